@@ -1,0 +1,1 @@
+"""aoarm: any-order autoregressive language models in JAX/Flax."""

@@ -20,6 +20,14 @@ from aoarm.models.config import ModelConfig
 from aoarm.sharding import EMBED, HEADS, KV
 
 
+def param(module: nn.Module, cfg: ModelConfig, name: str, shape: tuple[int, ...],
+          axes: tuple[str | None, ...]) -> jax.Array:
+  """A weight with logical axis names, stored in param_dtype, cast for compute."""
+  w = module.param(name, nn.with_logical_partitioning(
+      nn.initializers.normal(cfg.init_std), axes), shape, cfg.params_dtype)
+  return w.astype(cfg.compute_dtype)
+
+
 def causal_mask(num_queries: int, num_keys: int, offset: int = 0) -> jax.Array:
   """bool[T, S]: query t sees keys s <= t + offset (inclusive)."""
   q_T1 = jnp.arange(num_queries)[:, None]
@@ -46,24 +54,28 @@ def dot_product_attention(q_BxTxNxK: jax.Array, k_BxSxHxK: jax.Array,
     softmax are computed in float32 whatever the input dtype.
   """
   b, t, n, k_dim = q_BxTxNxK.shape
-  h = k_BxSxHxK.shape[2]
+  s, h = k_BxSxHxK.shape[1:3]
   if n % h:
     raise ValueError(f"{n} query heads cannot share {h} key/value heads")
-  q_BxTxHxGxK = q_BxTxNxK.reshape(b, t, h, n // h, k_dim)
-  scores_BxHxGxTxS = jnp.einsum(
-      "bthgk,bshk->bhgts", q_BxTxHxGxK, k_BxSxHxK,
-      preferred_element_type=jnp.float32) * (k_dim ** -0.5)
+  g = n // h
+  # Heads-major layout, the G query heads of a key head stacked along the
+  # query axis: every product is then one plain batched matmul.
+  q_BxHxGTxK = (q_BxTxNxK * k_dim ** -0.5).reshape(b, t, h, g, k_dim).transpose(
+      0, 2, 3, 1, 4).reshape(b, h, g * t, k_dim)
+  k_BxHxKxS = k_BxSxHxK.transpose(0, 2, 3, 1)
+  v_BxHxSxK = v_BxSxHxK.transpose(0, 2, 1, 3)
+  scores_BxHxGTxS = jnp.matmul(q_BxHxGTxK, k_BxHxKxS, preferred_element_type=jnp.float32)
   if mask is not None:
-    mask_Bx1x1xTxS = jnp.broadcast_to(mask, (b,) + mask.shape[-2:])[:, None, None]
-    scores_BxHxGxTxS = jnp.where(mask_Bx1x1xTxS, scores_BxHxGxTxS,
-                                 jnp.finfo(jnp.float32).min)
-  weights_BxHxGxTxS = jax.nn.softmax(scores_BxHxGxTxS, axis=-1)
-  out_BxTxHxGxK = jnp.einsum("bhgts,bshk->bthgk",
-                             weights_BxHxGxTxS.astype(v_BxSxHxK.dtype),
-                             v_BxSxHxK)
-  out_BxTxNxK = out_BxTxHxGxK.reshape(b, t, n, k_dim)
+    bias_BxTxS = jnp.broadcast_to(jnp.where(mask, 0.0, -1e30), (b, t, s))
+    bias_Bx1x1xTxS = bias_BxTxS[:, None, None]
+    scores_BxHxGTxS = (scores_BxHxGTxS.reshape(b, h, g, t, s) + bias_Bx1x1xTxS
+                       ).reshape(b, h, g * t, s)
+  weights_BxHxGTxS = jax.nn.softmax(scores_BxHxGTxS, axis=-1)
+  out_BxHxGTxK = jnp.matmul(weights_BxHxGTxS.astype(v_BxSxHxK.dtype), v_BxHxSxK)
+  out_BxTxNxK = out_BxHxGTxK.reshape(b, h, g, t, k_dim).transpose(0, 3, 1, 2, 4).reshape(
+      b, t, n, k_dim)
   if return_weights:
-    return out_BxTxNxK, weights_BxHxGxTxS.reshape(b, n, t, -1)
+    return out_BxTxNxK, weights_BxHxGTxS.reshape(b, n, t, s)
   return out_BxTxNxK
 
 
@@ -85,41 +97,40 @@ class MultiStreamAttention(nn.Module):
                k_pos_BxS: jax.Array | None, mask: jax.Array | None
                ) -> list[jax.Array]:
     cfg = self.cfg
-    h, k = cfg.num_heads, cfg.head_dim
-    dense = functools.partial(
-        nn.DenseGeneral, use_bias=False, dtype=cfg.compute_dtype,
-        param_dtype=cfg.params_dtype)
-    init = nn.initializers.normal(cfg.init_std)
+    h, k, d = cfg.num_heads, cfg.head_dim, cfg.d_model
+    weight = functools.partial(param, self, cfg)
     n_proj = 1 if self.shared else self.num_streams
-    queries = [dense((h, k), kernel_init=nn.with_logical_partitioning(
-        init, (EMBED, HEADS, KV)), name=_stream_name("query", i))
+    queries = [weight(stream_name("query", i), (d, h, k), (EMBED, HEADS, KV))
                for i in range(n_proj)]
-    outs = [dense(cfg.d_model, axis=(-2, -1), kernel_init=nn.with_logical_partitioning(
-        init, (HEADS, KV, EMBED)), name=_stream_name("out", i))
+    outs = [weight(stream_name("out", i), (h, k, d), (HEADS, KV, EMBED))
             for i in range(n_proj)]
-    kv_2xBxSxHxK = dense((2, h, k), kernel_init=nn.with_logical_partitioning(
-        init, (EMBED, None, HEADS, KV)), name="key_value")(xs[0])
-    kv_2xBxSxHxK = jnp.moveaxis(kv_2xBxSxHxK, -3, 0)
-    key_BxSxHxK, value_BxSxHxK = kv_2xBxSxHxK[0], kv_2xBxSxHxK[1]
+    kv_Dx2xHxK = weight("key_value", (d, 2, h, k), (EMBED, None, HEADS, KV))
+    # Projections as [tokens, features] matmuls (see blocks.Mlp).
+    b, s = xs[0].shape[:2]
+    kv_BxSx2xHxK = (xs[0].reshape(b * s, d) @ kv_Dx2xHxK.reshape(d, 2 * h * k)
+                    ).reshape(b, s, 2, h, k)
+    key_BxSxHxK, value_BxSxHxK = kv_BxSx2xHxK[:, :, 0], kv_BxSx2xHxK[:, :, 1]
     if k_pos_BxS is not None:
       key_BxSxHxK = rope.rotate_one(key_BxSxHxK, k_pos_BxS, cfg.rope_max_wavelength)
 
+    t = s  # every stream queries at each of the S steps
     qs = []
     for i, (x, pos) in enumerate(zip(xs, q_pos)):
-      q_BxTxHxK = queries[min(i, n_proj - 1)](x)
+      w_DxHxK = queries[min(i, n_proj - 1)]
+      q_BxTxHxK = (x.reshape(b * t, d) @ w_DxHxK.reshape(d, h * k)).reshape(b, t, h, k)
       if pos is not None:
         q_BxTxHxK = rope.rotate_one(q_BxTxHxK, pos, cfg.rope_max_wavelength)
       qs.append(q_BxTxHxK)
     # Streams become G query heads per key head: one attention call for all.
     q_BxTxHxGxK = jnp.stack(qs, axis=3)
-    b, t = q_BxTxHxGxK.shape[:2]
     att_BxTxNxK = dot_product_attention(
         q_BxTxHxGxK.reshape(b, t, h * len(xs), k), key_BxSxHxK, value_BxSxHxK,
         mask)
-    att_BxTxHxGxK = att_BxTxNxK.reshape(b, t, h, len(xs), k)
-    return [outs[min(i, n_proj - 1)](att_BxTxHxGxK[:, :, :, i])
+    att_NxHxGxK = att_BxTxNxK.reshape(b * t, h, len(xs), k)
+    return [(att_NxHxGxK[:, :, i].reshape(b * t, h * k)
+             @ outs[min(i, n_proj - 1)].reshape(h * k, d)).reshape(b, t, d)
             for i in range(len(xs))]
 
 
-def _stream_name(base: str, stream: int) -> str:
+def stream_name(base: str, stream: int) -> str:
   return base if stream == 0 else f"{base}_stream{stream}"

@@ -9,6 +9,7 @@ here.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ml_collections
@@ -47,7 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = d = ml_collections.ConfigDict()
   d.source = "shakespeare"  # shakespeare | text8 | text_dir | markov
   d.path = ""  # text8: the file or zip; text_dir: the folder
-  d.tokenizer = "char"  # char (text8's 27 symbols) | sentencepiece
+  d.tokenizer = "char"  # char (text8's 27 symbols) | sentencepiece; markov ignores it
   d.vocab_size = 27  # char: 27; sentencepiece: pieces to train; markov: symbols
   d.spm_model = ""  # sentencepiece: model file; '' trains one into data_dir
   d.seq_len = 128  # tokens per sequence (= model max_len)
@@ -156,12 +157,10 @@ def validate(config: ml_collections.ConfigDict, num_processes: int = 1) -> None:
   d, t, o, e = config.data, config.train, config.optim, config.eval
   check(d.source in SOURCES, "data.source", f"use one of {SOURCES}")
   check(d.tokenizer in TOKENIZERS, "data.tokenizer", f"use one of {TOKENIZERS}")
-  check(d.tokenizer != "char" or d.vocab_size == 27, "data.vocab_size",
-        "the char tokenizer has 27 symbols: set it to 27")
+  check(d.source == "markov" or d.tokenizer != "char" or d.vocab_size == 27,
+        "data.vocab_size", "the char tokenizer has 27 symbols: set it to 27")
   check(d.source not in ("text8", "text_dir") or bool(d.path), "data.path",
         f"data.source={d.source!r} reads a local copy: set its path")
-  check(d.source != "markov" or d.tokenizer == "char", "data.tokenizer",
-        "markov data is already symbols: keep tokenizer='char'")
   check(d.seq_len >= 2, "data.seq_len", "use at least 2 tokens")
   check(t.num_steps >= 1, "train.num_steps", "train for at least one step")
   check(t.batch_size >= 1 and t.batch_size % num_processes == 0, "train.batch_size",
@@ -182,3 +181,16 @@ def validate(config: ml_collections.ConfigDict, num_processes: int = 1) -> None:
   check(t.log_every >= 1, "train.log_every", "log at least every N >= 1 steps")
   check(e.num_orders >= 1, "eval.num_orders", "use at least one order")
   check(e.split in ("validation", "test"), "eval.split", "use validation or test")
+
+
+def load_experiment(spec: str) -> ml_collections.ConfigDict:
+  """Loads 'path/to/experiment.py[:arg]' as `--config` does."""
+  import importlib.util
+  path, _, arg = spec.partition(":")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no experiment file {path!r}")
+  module_spec = importlib.util.spec_from_file_location(
+      os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)

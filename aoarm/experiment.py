@@ -80,7 +80,7 @@ def train_step(state: TrainState, tokens_BxL: jax.Array, rng: jax.Array, *,
     decay = config.optim.ema_decay
     ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema, params)
   out = dict(loss=aux["loss"], bits_per_token=aux["bits_per_token"],
-             grad_norm=optax.global_norm(grads), lr=schedule(state.step))
+             grad_norm=optax.tree.norm(grads), lr=schedule(state.step))
   return TrainState(state.step + 1, params, opt_state, ema), out
 
 
@@ -95,6 +95,7 @@ class Experiment:
   schedule: optax.Schedule
   rules: Any
   state_shardings: Any
+  abstract_state: Any  # ShapeDtypeStructs of the state, with its shardings
   init: Callable[[jax.Array], TrainState]
   step: Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, dict]]
   eval_step: Callable  # see evaluate.make_eval_step
@@ -102,10 +103,6 @@ class Experiment:
   @property
   def batch_sharding(self) -> jax.sharding.NamedSharding:
     return sharding.batch_sharding(self.mesh)
-
-  def abstract_state(self) -> TrainState:
-    shapes = jax.eval_shape(self.init, jax.random.key(0))
-    return checkpoint.abstract_like(shapes, self.state_shardings)
 
 
 def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Experiment:
@@ -125,8 +122,10 @@ def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Experim
 
   # Boxed (logically annotated) shapes give every leaf's sharding; optax's
   # state mirrors the parameters, so it inherits theirs.
-  state_shardings = sharding.logical_shardings(
-      jax.eval_shape(init_boxed, jax.random.key(0)), mesh, rules)
+  boxed_shapes = jax.eval_shape(init_boxed, jax.random.key(0))
+  state_shardings = sharding.logical_shardings(boxed_shapes, mesh, rules)
+  abstract_state = checkpoint.abstract_like(
+      sharding.strip_boxes(boxed_shapes), state_shardings)
   repl = sharding.replicated(mesh)
 
   def in_context(fn):
@@ -143,8 +142,8 @@ def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Experim
       in_shardings=(state_shardings, sharding.batch_sharding(mesh), repl),
       out_shardings=(state_shardings, repl), donate_argnums=(0,)))
   eval_step = in_context(evaluate.make_eval_step(model, config, mesh))
-  return Experiment(config, mesh, model, tx, schedule, rules, state_shardings, init,
-                    step, eval_step)
+  return Experiment(config, mesh, model, tx, schedule, rules, state_shardings,
+                    abstract_state, init, step, eval_step)
 
 
 def mesh_from_config(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:

@@ -9,7 +9,7 @@ Multi-host: pass --coordinator, --num_processes and --process_id (or nothing
 on a TPU pod, where JAX finds them).
 """
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -26,6 +26,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
+  if not FLAGS["verbosity"].present:  # library INFO logs drown the progress lines
+    logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   import jax

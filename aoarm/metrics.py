@@ -147,7 +147,7 @@ class Progress:
     done = max(step - self.first, 1)
     eta = elapsed / done * (self.total - step)
     parts = [f"step {step}/{self.total}"]
-    parts += [f"{k} {v:.0f}" if abs(v) >= 1000 else f"{k} {v:.4g}"
+    parts += [f"{k} {v:.0f}" if 1e3 <= abs(v) < 1e9 else f"{k} {v:.4g}"
               for k, v in scalars.items()]
     parts.append(f"eta {_clock(eta)}")
     return " | ".join(parts)

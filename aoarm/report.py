@@ -24,7 +24,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   step = ckpt.latest_step()
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints: train first")
-  state = ckpt.restore(step, exp.abstract_state(), None, config)
+  state = ckpt.restore(step, exp.abstract_state, None, config)
   ckpt.close()
   params = state.ema_params if state.ema_params is not None else state.params
   source = pipeline.data_source(config.data, config.eval.split)

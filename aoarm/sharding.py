@@ -32,13 +32,14 @@ MESH_AXES = (DATA, FSDP, TENSOR)
 
 # Logical -> mesh axis rules, by preset. The batch is split over both data
 # axes; FSDP also splits the parameters (and so the optimiser state) along
-# their embedding axis; tensor parallelism splits heads, MLP and vocabulary.
+# their embedding axis; tensor parallelism splits heads and the MLP. The
+# vocabulary stays whole: character vocabularies (27, 28 with MASK) divide
+# by nothing.
 _BATCH_RULE = (BATCH, (DATA, FSDP))
 RULE_PRESETS: dict[str, tuple[tuple[str, Any], ...]] = {
     "data_parallel": (_BATCH_RULE,),
     "fsdp": (_BATCH_RULE, (EMBED, FSDP)),
-    "fsdp_tensor": (_BATCH_RULE, (EMBED, FSDP), (HEADS, TENSOR), (MLP, TENSOR),
-                    (VOCAB, TENSOR)),
+    "fsdp_tensor": (_BATCH_RULE, (EMBED, FSDP), (HEADS, TENSOR), (MLP, TENSOR)),
 }
 
 
@@ -67,6 +68,12 @@ def logical_shardings(tree: Any, mesh: Mesh, rules) -> Any:
   (nn.Partitioned); other leaves are replicated. Same structure, unboxed."""
   specs = nn.get_partition_spec(tree)
   return nn.logical_to_mesh_sharding(specs, mesh, rules)
+
+
+def strip_boxes(tree: Any) -> Any:
+  """The tree with logical-axis boxes (nn.Partitioned) replaced by their values."""
+  return jax.tree.map(lambda x: x.value if isinstance(x, nn.Partitioned) else x, tree,
+                      is_leaf=lambda x: isinstance(x, nn.Partitioned))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

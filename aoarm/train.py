@@ -68,7 +68,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if start is None:
     state, start = exp.init(init_rng), 0
   else:
-    state = ckpt.restore(start, exp.abstract_state(), data, config)
+    state = ckpt.restore(start, exp.abstract_state, data, config)
     print(f"resumed from {ckpt.directory} at step {start}", flush=True)
   if proc == 0:
     os.makedirs(workdir, exist_ok=True)
@@ -90,11 +90,12 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   def report(step: int, device_metrics: dict) -> None:
     nonlocal window_start, window_steps, logged
     host = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
-    if not np.isfinite(host["loss"]):
+    bad = [k for k in ("loss", "grad_norm") if not np.isfinite(host[k])]
+    if bad:
       where = (f"the last good checkpoint (step {last_good}) is kept" if last_good
                else "no checkpoint was written")
       raise FloatingPointError(
-          f"loss is {host['loss']} at step {step}; stopping: {where}. Lower "
+          f"{bad[0]} is {host[bad[0]]} at step {step}; stopping: {where}. Lower "
           "optim.lr, raise optim.warmup_steps, or use float32.")
     window_steps += 1
     if step % t.log_every == 0 or step == t.num_steps:

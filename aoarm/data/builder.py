@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -55,8 +56,12 @@ class TokenChunks(tfds.core.GeneratorBasedBuilder):
 def prepare(config: TokenChunksConfig, data_dir: str) -> TokenChunks:
   """Builds the dataset under `data_dir` unless it is there already."""
   tfds.disable_progress_bar()
-  builder = TokenChunks(config=config, data_dir=data_dir, file_format="array_record")
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)  # TFDS warns about every config not in BUILDER_CONFIGS
+  try:
+    builder = TokenChunks(config=config, data_dir=data_dir, file_format="array_record")
+  finally:
+    logging.set_verbosity(verbosity)
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(
-          try_download_gcs=False, verify_ssl=False))
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
   return builder

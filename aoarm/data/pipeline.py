@@ -19,7 +19,7 @@ import numpy as np
 
 from aoarm.data import builder, sources
 from aoarm.data.markov import MarkovSource
-from aoarm.data.text import CharTokenizer, SentencePieceTokenizer
+from aoarm.data.text import CharTokenizer, SentencePieceTokenizer, normalize_text8
 
 
 def _fingerprint(*parts) -> str:
@@ -41,7 +41,10 @@ def _source_text(d: ml_collections.ConfigDict) -> dict[str, str]:
     return sources.shakespeare()
   if d.source == "text8":
     return sources.text8(d.path)
-  return sources.text_dir(d.path)
+  texts = sources.text_dir(d.path)
+  if d.tokenizer == "char":
+    return {split: normalize_text8(text) for split, text in texts.items()}
+  return texts
 
 
 def _spm_path(d: ml_collections.ConfigDict) -> str:

@@ -1,0 +1,56 @@
+"""The command line, end to end in subprocesses: train, resume, eval, Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from aoarm import metrics
+
+CONFIG = "experiments/markov.py:arch=decoupled_rope,seq_len=16,vocab=8"
+
+
+def cli(workdir, data_dir, *extra, mode="train"):
+  return [sys.executable, "-m", "aoarm.main", f"--config={CONFIG}", f"--workdir={workdir}",
+          f"--mode={mode}", f"--config.data.data_dir={data_dir}",
+          "--config.data.markov.num_tokens=20000", "--config.train.batch_size=8",
+          "--config.train.log_every=1", "--config.eval.max_batches=2",
+          "--config.ckpt.async_save=false", *extra]
+
+
+def test_train_then_eval(tmp_path):
+  run = tmp_path / "run"
+  out = subprocess.run(cli(run, tmp_path / "data", "--config.train.num_steps=3"),
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "step 3/3" in out.stdout
+  rows = metrics.read_jsonl(run / "metrics.jsonl")
+  assert [r["step"] for r in rows] == [1, 2, 3] and "eval/bits_per_token" in rows[-1]
+  out = subprocess.run(cli(run, tmp_path / "data", "--config.train.num_steps=3", mode="eval"),
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  result = json.load(open(run / "eval_validation.json"))
+  assert result["step"] == 3 and result["bound"] == "random-order bound"
+  assert 0 < result["bits_per_token"] < 4
+
+
+def test_ctrl_c_saves_and_resumes(tmp_path):
+  run = tmp_path / "run"
+  proc = subprocess.Popen(cli(run, tmp_path / "data", "--config.train.num_steps=100000",
+                              "--config.train.eval_every=0"),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for line in proc.stdout:  # wait until training runs
+    if line.startswith("step 3/"):
+      break
+  proc.send_signal(signal.SIGINT)
+  stdout, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 0, stderr[-3000:]
+  assert "SIGINT: saving step" in stdout
+  saved = int(stdout.split("SIGINT: saving step ")[1].split()[0])
+  assert saved >= 3 and str(saved) in os.listdir(run / "checkpoints")
+  out = subprocess.run(cli(run, tmp_path / "data", f"--config.train.num_steps={saved + 2}"),
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f"resumed from" in out.stdout and f"step {saved + 2}/{saved + 2}" in out.stdout

@@ -12,12 +12,15 @@ from aoarm import metrics
 CONFIG = "experiments/markov.py:arch=decoupled_rope,seq_len=16,vocab=8"
 
 
+def overrides(data_dir, *extra):
+  return [f"--config.data.data_dir={data_dir}", "--config.data.markov.num_tokens=20000",
+          "--config.train.batch_size=8", "--config.train.log_every=1",
+          "--config.eval.max_batches=2", "--config.ckpt.async_save=false", *extra]
+
+
 def cli(workdir, data_dir, *extra, mode="train"):
   return [sys.executable, "-m", "aoarm.main", f"--config={CONFIG}", f"--workdir={workdir}",
-          f"--mode={mode}", f"--config.data.data_dir={data_dir}",
-          "--config.data.markov.num_tokens=20000", "--config.train.batch_size=8",
-          "--config.train.log_every=1", "--config.eval.max_batches=2",
-          "--config.ckpt.async_save=false", *extra]
+          f"--mode={mode}", *overrides(data_dir, *extra)]
 
 
 def test_train_then_eval(tmp_path):
@@ -54,3 +57,22 @@ def test_ctrl_c_saves_and_resumes(tmp_path):
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   assert f"resumed from" in out.stdout and f"step {saved + 2}/{saved + 2}" in out.stdout
+
+
+def test_two_processes_on_loopback_then_restore_on_one(tmp_path):
+  """The multi-host path: per-process slices, gloo collectives, Orbax; the
+  checkpoint then restores in a single process on a different mesh."""
+  run = tmp_path / "run"
+  env = dict(os.environ, PYTHON=sys.executable,
+             XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  out = subprocess.run(["launch/multiprocess_cpu.sh", "2", CONFIG, str(run),
+                        *overrides(tmp_path / "data", "--config.train.num_steps=3")],
+                       capture_output=True, text=True, timeout=300, env=env)
+  assert out.returncode == 0, out.stdout[-3000:]
+  assert "[process 0] step 3/3" in out.stdout
+  assert "[process 1] step" not in out.stdout  # only process 0 reports
+  assert [r["step"] for r in metrics.read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]
+  out = subprocess.run(cli(run, tmp_path / "data", "--config.train.num_steps=3", mode="eval"),
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert json.load(open(run / "eval_validation.json"))["step"] == 3

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import grain
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
@@ -95,11 +96,21 @@ def dataset_config(d: ml_collections.ConfigDict) -> builder.TokenChunksConfig:
 
 
 def data_source(d: ml_collections.ConfigDict, split: str):
-  """Random-access source of {'tokens': int32[seq_len]} for a split."""
-  if d.tokenizer == "sentencepiece":
-    tokenizer(d)  # trains the model first if it is missing
-  prepared = builder.prepare(dataset_config(d), _data_dir(d))
-  return prepared.as_data_source(split=split)
+  """Random-access source of {'tokens': int32[seq_len]} for a split.
+
+  The first call prepares the data (and trains the SentencePiece model);
+  with several processes, process 0 does so while the others wait.
+  """
+  def prepare():
+    if d.tokenizer == "sentencepiece":
+      tokenizer(d)  # trains the model first if it is missing
+    return builder.prepare(dataset_config(d), _data_dir(d))
+
+  if jax.process_count() > 1:
+    if jax.process_index() == 0:
+      prepare()
+    multihost_utils.sync_global_devices("aoarm: data prepared")
+  return prepare().as_data_source(split=split)
 
 
 def _tokens(example) -> np.ndarray:

@@ -25,7 +25,7 @@ flags.DEFINE_integer("seq_len", 128, "sequence length")
 flags.DEFINE_integer("batch", 32, "global batch")
 flags.DEFINE_integer("steps", 10, "timed steps")
 flags.DEFINE_string("dtype", "float32", "compute dtype")
-flags.DEFINE_string("out", "benchmarks/train_throughput.json", "JSON output")
+flags.DEFINE_string("out", "benchmarks/results/train_throughput.json", "JSON output")
 
 
 def time_arch(arch: str) -> dict:

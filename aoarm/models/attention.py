@@ -9,7 +9,7 @@ content keys, so they are stacked as G = 2 query heads per key head.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -28,8 +28,9 @@ def param(module: nn.Module, cfg: ModelConfig, name: str, shape: tuple[int, ...]
   return w.astype(cfg.compute_dtype)
 
 
-def causal_mask(num_queries: int, num_keys: int, offset: int = 0) -> jax.Array:
-  """bool[T, S]: query t sees keys s <= t + offset (inclusive)."""
+def causal_mask(num_queries: int, num_keys: int, offset=0) -> jax.Array:
+  """bool[T, S]: query t sees keys s <= t + offset (inclusive); the offset
+  may be traced (the decoding position)."""
   q_T1 = jnp.arange(num_queries)[:, None]
   k_1S = jnp.arange(num_keys)[None, :]
   return k_1S <= q_T1 + offset
@@ -79,6 +80,13 @@ def dot_product_attention(q_BxTxNxK: jax.Array, k_BxSxHxK: jax.Array,
   return out_BxTxNxK
 
 
+class KVCache(NamedTuple):
+  """One layer's keys and values for every slot, float[B, L, H, K] each."""
+
+  key: jax.Array
+  value: jax.Array
+
+
 class MultiStreamAttention(nn.Module):
   """Projections around `dot_product_attention` for one or more streams.
 
@@ -94,8 +102,16 @@ class MultiStreamAttention(nn.Module):
 
   @nn.compact
   def __call__(self, xs: Sequence[jax.Array], q_pos: Sequence[jax.Array | None],
-               k_pos_BxS: jax.Array | None, mask: jax.Array | None
-               ) -> list[jax.Array]:
+               k_pos_BxT: jax.Array | None, mask: jax.Array | None,
+               cache: KVCache | None = None, index: jax.Array | None = None
+               ) -> tuple[list[jax.Array], KVCache | None]:
+    """Attends each stream's T new slots.
+
+    Without a cache the keys are the T slots themselves (under `mask`). With
+    one, the new keys and values are written at slots index..index+T-1 of
+    the cache and every new slot reads the cache up to and including itself
+    (`mask` is then ignored). Returns the streams' outputs and the cache.
+    """
     cfg = self.cfg
     h, k, d = cfg.num_heads, cfg.head_dim, cfg.d_model
     weight = functools.partial(param, self, cfg)
@@ -106,14 +122,19 @@ class MultiStreamAttention(nn.Module):
             for i in range(n_proj)]
     kv_Dx2xHxK = weight("key_value", (d, 2, h, k), (EMBED, None, HEADS, KV))
     # Projections as [tokens, features] matmuls (see blocks.Mlp).
-    b, s = xs[0].shape[:2]
-    kv_BxSx2xHxK = (xs[0].reshape(b * s, d) @ kv_Dx2xHxK.reshape(d, 2 * h * k)
-                    ).reshape(b, s, 2, h, k)
-    key_BxSxHxK, value_BxSxHxK = kv_BxSx2xHxK[:, :, 0], kv_BxSx2xHxK[:, :, 1]
-    if k_pos_BxS is not None:
-      key_BxSxHxK = rope.rotate_one(key_BxSxHxK, k_pos_BxS, cfg.rope_max_wavelength)
-
-    t = s  # every stream queries at each of the S steps
+    b, t = xs[0].shape[:2]
+    kv_BxTx2xHxK = (xs[0].reshape(b * t, d) @ kv_Dx2xHxK.reshape(d, 2 * h * k)
+                    ).reshape(b, t, 2, h, k)
+    key_BxSxHxK, value_BxSxHxK = kv_BxTx2xHxK[:, :, 0], kv_BxTx2xHxK[:, :, 1]
+    if k_pos_BxT is not None:
+      key_BxSxHxK = rope.rotate_one(key_BxSxHxK, k_pos_BxT, cfg.rope_max_wavelength)
+    if cache is not None:
+      key_BxSxHxK = jax.lax.dynamic_update_slice_in_dim(
+          cache.key, key_BxSxHxK.astype(cache.key.dtype), index, axis=1)
+      value_BxSxHxK = jax.lax.dynamic_update_slice_in_dim(
+          cache.value, value_BxSxHxK.astype(cache.value.dtype), index, axis=1)
+      cache = KVCache(key_BxSxHxK, value_BxSxHxK)
+      mask = causal_mask(t, key_BxSxHxK.shape[1], offset=index)
     qs = []
     for i, (x, pos) in enumerate(zip(xs, q_pos)):
       w_DxHxK = queries[min(i, n_proj - 1)]
@@ -129,7 +150,7 @@ class MultiStreamAttention(nn.Module):
     att_NxHxGxK = att_BxTxNxK.reshape(b * t, h, len(xs), k)
     return [(att_NxHxGxK[:, :, i].reshape(b * t, h * k)
              @ outs[min(i, n_proj - 1)].reshape(h * k, d)).reshape(b, t, d)
-            for i in range(len(xs))]
+            for i in range(len(xs))], cache
 
 
 def stream_name(base: str, stream: int) -> str:

@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from aoarm.models.attention import MultiStreamAttention, stream_name, param
+from aoarm.models.attention import KVCache, MultiStreamAttention, param, stream_name
 from aoarm.models.config import ModelConfig
 from aoarm.sharding import BATCH, COND, EMBED, LENGTH, MLP
 
@@ -77,7 +77,8 @@ class Block(nn.Module):
   @nn.compact
   def __call__(self, xs: Sequence[jax.Array], q_pos: Sequence[jax.Array | None],
                k_pos_BxL: jax.Array | None, mask: jax.Array | None,
-               cond_BxLxC: jax.Array | None = None) -> list[jax.Array]:
+               cond_BxLxC: jax.Array | None = None, cache: KVCache | None = None,
+               index: jax.Array | None = None) -> tuple[list[jax.Array], KVCache | None]:
     cfg = self.cfg
     n_proj = 1 if self.shared else self.num_streams
     attn_norms = [RMSNorm(cfg, name=stream_name("attn_norm", i)) for i in range(n_proj)]
@@ -98,8 +99,8 @@ class Block(nn.Module):
     modulate = lambda y, shift, scale: y * (1 + scale) + shift
 
     normed = [modulate(pick(attn_norms, i)(x), shift1, scale1) for i, x in enumerate(xs)]
-    atts = MultiStreamAttention(cfg, self.num_streams, self.shared, name="attn")(
-        normed, q_pos, k_pos_BxL, mask)
+    atts, cache = MultiStreamAttention(cfg, self.num_streams, self.shared, name="attn")(
+        normed, q_pos, k_pos_BxL, mask, cache, index)
     xs = [x + (1 + gate1) * a for x, a in zip(xs, atts)]
     return [constrain(x + (1 + gate2) * pick(mlps, i)(
-        modulate(pick(mlp_norms, i)(x), shift2, scale2))) for i, x in enumerate(xs)]
+        modulate(pick(mlp_norms, i)(x), shift2, scale2))) for i, x in enumerate(xs)], cache

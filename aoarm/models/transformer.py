@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aoarm.models.attention import causal_mask
+from aoarm.models.attention import KVCache, causal_mask
 from aoarm.models.blocks import Block, RMSNorm, constrain
 from aoarm.models.config import ModelConfig
 from aoarm.sharding import COND, EMBED, POSITION, VOCAB
@@ -82,81 +82,132 @@ def sinusoidal(pos_BxL: jax.Array, dim: int) -> jax.Array:
   return jnp.concatenate([jnp.sin(angle_BxLxD2), jnp.cos(angle_BxLxD2)], axis=-1)
 
 
-def _head(cfg: ModelConfig, embed: nn.Embed, x_BxLxD: jax.Array,
-          vocab: int) -> jax.Array:
-  """Output logits over the first `vocab` symbols, float32."""
+def _untied_head(cfg: ModelConfig, vocab: int) -> nn.Dense | None:
   if cfg.tie_embeddings:
-    logits = embed.attend(x_BxLxD)[..., :vocab]
-  else:
-    logits = nn.Dense(vocab, use_bias=False, kernel_init=nn.with_logical_partitioning(
-        nn.initializers.normal(cfg.init_std), (EMBED, VOCAB)), name="head",
-                      **_dense_kwargs(cfg))(x_BxLxD)
+    return None
+  return nn.Dense(vocab, use_bias=False, kernel_init=nn.with_logical_partitioning(
+      nn.initializers.normal(cfg.init_std), (EMBED, VOCAB)), name="head",
+                  **_dense_kwargs(cfg))
+
+
+def _logits(embed: nn.Embed, head: nn.Dense | None, x_BxLxD: jax.Array,
+            vocab: int) -> jax.Array:
+  """Output logits over the first `vocab` symbols, float32."""
+  logits = embed.attend(x_BxLxD)[..., :vocab] if head is None else head(x_BxLxD)
   return logits.astype(jnp.float32)
 
 
 class AnyOrderTransformer(nn.Module):
-  """ar, sigma, ao_gpt, decoupled_rope and two_stream, in step order."""
+  """ar, sigma, ao_gpt, decoupled_rope and two_stream, in step order.
+
+  `__call__(tokens, order)` is the full forward; `decode(...)` runs one new
+  slot against a KV cache (for two_stream, the cache holds the content
+  stream; the query stream is computed for the new target only).
+  """
 
   cfg: ModelConfig
 
-  @nn.compact
+  def setup(self):
+    cfg = self.cfg
+    d = cfg.d_model
+    vector = lambda name: self.param(name, nn.with_logical_partitioning(
+        nn.initializers.normal(cfg.init_std), (EMBED,)), (d,), cfg.params_dtype)
+    self.embed = _embed(cfg, cfg.vocab_size, d, (VOCAB, EMBED), "embed")
+    self.bos = vector("bos")
+    if cfg.arch == "two_stream":
+      self.query_init = vector("query_init")
+    if cfg.arch in ("sigma", "ao_gpt") and cfg.position_embedding == "learned":
+      self.source_pos = _embed(cfg, cfg.max_len, d, (POSITION, EMBED), "source_pos")
+      if cfg.arch == "sigma":
+        self.target_pos = _embed(cfg, cfg.max_len, d, (POSITION, EMBED), "target_pos")
+    if cfg.arch == "ao_gpt":
+      self.target_cond = _embed(cfg, cfg.max_len, cfg.cond_dim, (POSITION, COND),
+                                "target_cond")
+    num_streams = 2 if cfg.arch == "two_stream" else 1
+    self.blocks = [Block(cfg, num_streams=num_streams, shared=cfg.two_stream_shared,
+                         adaptive=cfg.arch == "ao_gpt", name=f"block_{i}")
+                   for i in range(cfg.num_layers)]
+    self.final_norm = RMSNorm(cfg, name="final_norm")
+    self.head = _untied_head(cfg, cfg.vocab_size)
+
   def __call__(self, tokens_BxL: jax.Array, order_BxL: jax.Array) -> jax.Array:
     cfg = self.cfg
     check_inputs(cfg, tokens_BxL, order_BxL)
     b, length = tokens_BxL.shape
-    d = cfg.d_model
     order_BxL = order_BxL.astype(jnp.int32)
     steps_BxL = jnp.take_along_axis(tokens_BxL, order_BxL, axis=1)
-    tgt_BxL = order_BxL
-    src_BxL = jnp.pad(order_BxL[:, :-1], ((0, 0), (1, 0)),
-                      constant_values=cfg.bos_key_position)
-
-    embed = _embed(cfg, cfg.vocab_size, d, (VOCAB, EMBED), "embed")
-    bos_D = self.param("bos", nn.with_logical_partitioning(
-        nn.initializers.normal(cfg.init_std), (EMBED,)), (d,), cfg.params_dtype)
-    h_BxLxD = jnp.concatenate([
-        jnp.broadcast_to(bos_D.astype(cfg.compute_dtype), (b, 1, d)),
-        embed(steps_BxL[:, :-1])], axis=1)
-
-    streams, cond_BxLxC = [h_BxLxD], None
-    k_pos_BxL = None
-    q_pos = [None]
-    if cfg.arch == "ar":
-      k_pos_BxL = jnp.broadcast_to(jnp.arange(length), (b, length))
-      q_pos = [k_pos_BxL]
-    elif cfg.arch == "decoupled_rope":
-      k_pos_BxL, q_pos = src_BxL, [tgt_BxL]
-    elif cfg.arch == "two_stream":
-      query_D = self.param("query_init", nn.with_logical_partitioning(
-          nn.initializers.normal(cfg.init_std), (EMBED,)), (d,), cfg.params_dtype)
-      streams.append(jnp.broadcast_to(query_D.astype(cfg.compute_dtype), (b, length, d)))
-      k_pos_BxL, q_pos = src_BxL, [src_BxL, tgt_BxL]
-    else:  # sigma, ao_gpt: absolute position embeddings, no RoPE.
-      not_bos_BxLx1 = (jnp.arange(length) > 0)[None, :, None]
-      h_BxLxD = h_BxLxD + not_bos_BxLx1 * self._positions(
-          jnp.maximum(src_BxL, 0), "source_pos")
-      if cfg.arch == "sigma":
-        h_BxLxD = h_BxLxD + self._positions(tgt_BxL, "target_pos")
-      else:
-        cond_BxLxC = _embed(cfg, cfg.max_len, cfg.cond_dim, (POSITION, COND),
-                            "target_cond")(tgt_BxL)
-      streams = [h_BxLxD]
-
-    streams = [constrain(x) for x in streams]
+    # Slot t reads the token revealed at step t - 1 and predicts order[t].
+    src_tok_BxL = jnp.pad(steps_BxL[:, :-1], ((0, 0), (1, 0)))
+    src_pos_BxL = jnp.pad(order_BxL[:, :-1], ((0, 0), (1, 0)))
+    slot_BxL = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length))
+    streams, q_pos, k_pos, cond = self._slots(src_tok_BxL, src_pos_BxL, order_BxL, slot_BxL)
     mask_LxL = causal_mask(length, length)
-    for i in range(cfg.num_layers):
-      streams = Block(cfg, num_streams=len(streams), shared=cfg.two_stream_shared,
-                      adaptive=cond_BxLxC is not None, name=f"block_{i}")(
-                          streams, q_pos, k_pos_BxL, mask_LxL, cond_BxLxC)
+    for block in self.blocks:
+      streams, _ = block(streams, q_pos, k_pos, mask_LxL, cond)
       self.sow("intermediates", "content", streams[0])
-    out_BxLxD = RMSNorm(cfg, name="final_norm")(streams[-1])
-    return _head(cfg, embed, out_BxLxD, cfg.vocab_size)
+    return _logits(self.embed, self.head, self.final_norm(streams[-1]), cfg.vocab_size)
 
-  def _positions(self, pos_BxL: jax.Array, name: str) -> jax.Array:
+  def decode(self, src_tok_B: jax.Array, src_pos_B: jax.Array, tgt_pos_B: jax.Array,
+             index: jax.Array, cache: list[KVCache]
+             ) -> tuple[jax.Array, list[KVCache]]:
+    """Logits float32[B, V] for the target of slot `index`, and the cache.
+
+    Slot `index` holds the token revealed at the previous step (`src_tok`, at
+    `src_pos`; ignored at slot 0, which is BOS) and predicts position
+    `tgt_pos`. Slots are decoded in order 0, 1, ... (see `init_cache`).
+    """
+    b = src_tok_B.shape[0]
+    slot_Bx1 = jnp.full((b, 1), index, jnp.int32)
+    streams, q_pos, k_pos, cond = self._slots(
+        src_tok_B[:, None], src_pos_B[:, None].astype(jnp.int32),
+        tgt_pos_B[:, None].astype(jnp.int32), slot_Bx1)
+    new_cache = []
+    for block, layer_cache in zip(self.blocks, cache):
+      streams, layer_cache = block(streams, q_pos, k_pos, None, cond, layer_cache, index)
+      new_cache.append(layer_cache)
+    logits_Bx1xV = _logits(self.embed, self.head, self.final_norm(streams[-1]),
+                           self.cfg.vocab_size)
+    return logits_Bx1xV[:, 0], new_cache
+
+  def _slots(self, src_tok_BxT, src_pos_BxT, tgt_pos_BxT, slot_BxT):
+    """The inputs of T slots: (streams, query positions, key positions, cond)."""
+    cfg = self.cfg
+    b, t = src_tok_BxT.shape
+    d = cfg.d_model
+    is_bos_BxTx1 = (slot_BxT == 0)[..., None]
+    h_BxTxD = jnp.where(is_bos_BxTx1, self.bos.astype(cfg.compute_dtype),
+                        self.embed(src_tok_BxT))
+    src_pos_BxT = jnp.where(slot_BxT == 0, cfg.bos_key_position, src_pos_BxT)
+    streams, cond_BxTxC, k_pos, q_pos = [h_BxTxD], None, None, [None]
+    if cfg.arch == "ar":
+      k_pos, q_pos = slot_BxT, [slot_BxT]
+    elif cfg.arch == "decoupled_rope":
+      k_pos, q_pos = src_pos_BxT, [tgt_pos_BxT]
+    elif cfg.arch == "two_stream":
+      streams.append(jnp.broadcast_to(self.query_init.astype(cfg.compute_dtype), (b, t, d)))
+      k_pos, q_pos = src_pos_BxT, [src_pos_BxT, tgt_pos_BxT]
+    else:  # sigma, ao_gpt: absolute position embeddings, no RoPE.
+      source = self._positions(jnp.maximum(src_pos_BxT, 0), "source_pos")
+      h_BxTxD = h_BxTxD + jnp.where(is_bos_BxTx1, 0.0, source).astype(h_BxTxD.dtype)
+      if cfg.arch == "sigma":
+        h_BxTxD = h_BxTxD + self._positions(tgt_pos_BxT, "target_pos")
+      else:
+        cond_BxTxC = self.target_cond(tgt_pos_BxT)
+      streams = [h_BxTxD]
+    return [constrain(x) for x in streams], q_pos, k_pos, cond_BxTxC
+
+  def _positions(self, pos_BxT: jax.Array, name: str) -> jax.Array:
     cfg = self.cfg
     if cfg.position_embedding == "sinusoidal":
-      return sinusoidal(pos_BxL, cfg.d_model).astype(cfg.compute_dtype)
-    return _embed(cfg, cfg.max_len, cfg.d_model, (POSITION, EMBED), name)(pos_BxL)
+      return sinusoidal(pos_BxT, cfg.d_model).astype(cfg.compute_dtype)
+    return getattr(self, name)(pos_BxT)
+
+  def init_cache(self, batch_size: int, length: int) -> list[KVCache]:
+    """An empty cache for `length` slots (call through model.init_cache)."""
+    cfg = self.cfg
+    shape = (batch_size, length, cfg.num_heads, cfg.head_dim)
+    zeros = lambda: jnp.zeros(shape, cfg.compute_dtype)
+    return [KVCache(zeros(), zeros()) for _ in range(cfg.num_layers)]
 
 
 class MaskedDiffusion(nn.Module):
@@ -179,6 +230,7 @@ class MaskedDiffusion(nn.Module):
     self.embed = _embed(cfg, cfg.vocab_size + 1, cfg.d_model, (VOCAB, EMBED), "embed")
     self.blocks = [Block(cfg, name=f"block_{i}") for i in range(cfg.num_layers)]
     self.final_norm = RMSNorm(cfg)
+    self.head = _untied_head(cfg, cfg.vocab_size)
 
   def denoise(self, noisy_BxL: jax.Array) -> jax.Array:
     """Logits float32[B, L, V] for every position of a partly masked sequence.
@@ -192,8 +244,8 @@ class MaskedDiffusion(nn.Module):
     pos_BxL = jnp.broadcast_to(jnp.arange(length), (b, length))
     x_BxLxD = constrain(self.embed(noisy_BxL))
     for block in self.blocks:
-      (x_BxLxD,) = block([x_BxLxD], [pos_BxL], pos_BxL, None)
-    logits_BxLxV = _head(cfg, self.embed, self.final_norm(x_BxLxD), cfg.vocab_size)
+      (x_BxLxD,), _ = block([x_BxLxD], [pos_BxL], pos_BxL, None)
+    logits_BxLxV = _logits(self.embed, self.head, self.final_norm(x_BxLxD), cfg.vocab_size)
     visible_BxLx1 = (noisy_BxL != self.mask_id)[..., None]
     copy_BxLxV = jnp.where(
         jax.nn.one_hot(noisy_BxL, cfg.vocab_size, dtype=jnp.bool_), 0.0,

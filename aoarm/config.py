@@ -181,6 +181,16 @@ def validate(config: ml_collections.ConfigDict, num_processes: int = 1) -> None:
   check(t.log_every >= 1, "train.log_every", "log at least every N >= 1 steps")
   check(e.num_orders >= 1, "eval.num_orders", "use at least one order")
   check(e.split in ("validation", "test"), "eval.split", "use validation or test")
+  s = config.sample
+  check(all(temp > 0 for temp in s.temperatures), "sample.temperatures",
+        "use temperatures > 0")
+  check(0 < s.top_p <= 1, "sample.top_p", "use a value in (0, 1]")
+  check(s.order in ORDER_KINDS, "sample.order", f"use one of {ORDER_KINDS}")
+  check(config.model.arch != "ar" or s.order == "l2r", "sample.order",
+        "arch='ar' generates left to right: set sample.order='l2r'")
+  check(0 <= s.mdm_steps <= d.seq_len, "sample.mdm_steps",
+        f"use 0 (= seq_len) or a count in [1, {d.seq_len}]")
+  check(s.batch_size >= 1, "sample.batch_size", "draw at least one sequence")
 
 
 def load_experiment(spec: str) -> ml_collections.ConfigDict:

@@ -2,7 +2,9 @@
 
 Trains `decoupled_rope` and `two_stream` on the shipped Shakespeare corpus
 (experiments/corpus.py) for the same number of steps, evaluates both on
-held-out text and writes WORKDIR/report.md with a table and learning curves.
+held-out text, samples both at a sweep of temperatures with the KV cache, and
+writes WORKDIR/report.md: held-out bits per character, learning curves,
+sample quality and the coherence-diversity frontier.
 
   python -m aoarm.demo --workdir=runs/demo
 """
@@ -42,7 +44,7 @@ def main(argv):
   if not FLAGS["verbosity"].present:  # library INFO logs drown the progress lines
     logging.set_verbosity(logging.WARNING)
   del argv
-  runs, results = {}, {}
+  runs, results, samples = {}, {}, {}
   for arch in FLAGS.archs:
     config = demo_config(arch)
     workdir = os.path.join(FLAGS.workdir, arch)
@@ -54,6 +56,7 @@ def main(argv):
     result = report.evaluate_checkpoint(config, workdir)
     result["tokens_per_sec"] = logged.get("tokens_per_sec", float("nan"))
     runs[arch], results[arch] = workdir, result
+    samples[arch] = report.sample_checkpoint(config, workdir)
   path = os.path.join(FLAGS.workdir, "report.md")
   intro = (f"Character-level Shakespeare (shipped corpus, text8 alphabet), length "
            f"{FLAGS.seq_len}, size `{FLAGS.size}`, {FLAGS.steps} steps each on "
@@ -61,7 +64,7 @@ def main(argv):
            "on the test split; the bound is the mean NLL over random orders "
            "(an upper bound on -log p(x)), with its standard error over sequences.")
   if jax.process_index() == 0:
-    report.write_report(runs, results, path, intro)
+    report.write_report(runs, results, path, intro, samples)
     print(f"report: {os.path.abspath(path)}", flush=True)
 
 

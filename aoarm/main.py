@@ -4,7 +4,9 @@
       --workdir=runs/two_stream --config.train.num_steps=500
 
 Modes: train (resumes from --workdir when it holds a checkpoint), eval (the
-latest checkpoint on config.eval.split, written to WORKDIR/eval_<split>.json).
+latest checkpoint on config.eval.split, written to WORKDIR/eval_<split>.json),
+sample (the latest checkpoint at config.sample.temperatures: WORKDIR/samples.txt
+and sample_quality.json).
 Multi-host: pass --coordinator, --num_processes and --process_id (or nothing
 on a TPU pod, where JAX finds them).
 """
@@ -16,7 +18,7 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "experiment config file[:arg]",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "run directory: checkpoints, metrics, reports")
-flags.DEFINE_enum("mode", "train", ["train", "eval"], "what to do")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "what to do")
 flags.DEFINE_string("coordinator", None, "host:port of process 0 (multi-process runs)")
 flags.DEFINE_integer("num_processes", None, "processes in a multi-process run")
 flags.DEFINE_integer("process_id", None, "this process's index")
@@ -38,8 +40,11 @@ def main(argv):
   from aoarm import report, train
   if FLAGS.mode == "train":
     train.train(FLAGS.config, FLAGS.workdir)
-  else:
+  elif FLAGS.mode == "eval":
     report.evaluate_checkpoint(FLAGS.config, FLAGS.workdir)
+  else:
+    for row in report.sample_checkpoint(FLAGS.config, FLAGS.workdir):
+      print(row)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import os
 
+import time
+
 import jax
 import ml_collections
+import numpy as np
 
-from aoarm import checkpoint, evaluate, experiment, metrics
+from aoarm import checkpoint, evaluate, experiment, metrics, quality, sample
 from aoarm.data import pipeline
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Evaluates the latest checkpoint in `workdir` on `config.eval.split`;
-  writes WORKDIR/eval_<split>.json and returns its figures."""
+def restore_params(config: ml_collections.ConfigDict, workdir: str):
+  """(experiment, step, params) of the latest checkpoint in `workdir` (the
+  EMA parameters when the run keeps them)."""
   exp = experiment.build(config, experiment.mesh_from_config(config))
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   step = ckpt.latest_step()
@@ -26,7 +29,13 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints: train first")
   state = ckpt.restore(step, exp.abstract_state, None, config)
   ckpt.close()
-  params = state.ema_params if state.ema_params is not None else state.params
+  return exp, step, state.ema_params if state.ema_params is not None else state.params
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Evaluates the latest checkpoint in `workdir` on `config.eval.split`;
+  writes WORKDIR/eval_<split>.json and returns its figures."""
+  exp, step, params = restore_params(config, workdir)
   source = pipeline.data_source(config.data, config.eval.split)
   result = evaluate.evaluate(exp, params, source, jax.random.key(config.train.seed + 1))
   result = dict(step=step, arch=config.model.arch, bound=evaluate.bound_name(
@@ -39,12 +48,56 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   return result
 
 
+def sample_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+  """Samples the latest checkpoint at each of `config.sample.temperatures`;
+  writes WORKDIR/samples.txt and WORKDIR/sample_quality.json (one row per
+  temperature: quality figures and seconds per sample) and returns the rows."""
+  exp, step, params = restore_params(config, workdir)
+  s, d = config.sample, config.data
+  tok = pipeline.tokenizer(d) if d.source != "markov" else None
+  vocabulary = set(pipeline.source_text(d)["train"].split()) if tok else None
+  variables = {"params": params}
+  rows, lines = [], []
+  for i, temperature in enumerate(s.temperatures):
+    rng = jax.random.key(config.train.seed + 100 + i)
+    kw = dict(batch_size=s.batch_size, length=d.seq_len, order=s.order,
+              temperature=temperature, top_p=s.top_p,
+              num_steps=(s.mdm_steps or None) if config.model.arch == "mdm" else None)
+    sample.generate(exp.model, variables, rng, **kw).block_until_ready()  # compile
+    start = time.perf_counter()
+    out = np.asarray(sample.generate(exp.model, variables, rng, **kw))
+    seconds = (time.perf_counter() - start) / s.batch_size
+    texts = [tok.decode(row) if tok else " ".join(map(str, row)) for row in out]
+    row = dict(temperature=temperature, seconds_per_sample=seconds, step=step)
+    if vocabulary is not None:
+      row.update(quality.sample_quality(texts, vocabulary))
+    rows.append(row)
+    lines += [f"== temperature {temperature}"] + texts + [""]
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "samples.txt"), "w") as f:
+      f.write("\n".join(lines))
+    with open(os.path.join(workdir, "sample_quality.json"), "w") as f:
+      json.dump(rows, f, indent=2)
+  return rows
+
+
+def plot_frontier(quality_rows: dict[str, list[dict]], path: str) -> None:
+  """Coherence against diversity, one curve (over temperatures) per model."""
+  fig, ax = _figure()
+  for name, rows in quality_rows.items():
+    xs = [r["distinct_1"] for r in rows]
+    ys = [r["coherence"] for r in rows]
+    ax.plot(xs, ys, "o-", label=name)
+    for r, x, y in zip(rows, xs, ys):
+      ax.annotate(f"T={r['temperature']:g}", (x, y), fontsize=7, xytext=(3, 3),
+                  textcoords="offset points")
+  _save(fig, ax, path, "diversity: distinct words / all words",
+        "coherence: words found in the training vocabulary")
+
+
 def plot_curves(runs: dict[str, str], path: str, key: str = "bits_per_token") -> None:
   """Training (thin) and held-out (markers) bits per token against step."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig, ax = _figure()
   for name, workdir in runs.items():
     rows = metrics.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
     train_rows = [r for r in rows if key in r]
@@ -53,8 +106,20 @@ def plot_curves(runs: dict[str, str], path: str, key: str = "bits_per_token") ->
     held = [r for r in rows if f"eval/{key}" in r]
     ax.plot([r["step"] for r in held], [r[f"eval/{key}"] for r in held], "o-",
             color=line.get_color(), label=f"{name} (held-out)")
-  ax.set_xlabel("step")
-  ax.set_ylabel("bits per character")
+  _save(fig, ax, path, "step", "bits per character")
+
+
+def _figure():
+  import matplotlib
+  matplotlib.use("Agg")  # files only, no display
+  import matplotlib.pyplot as plt
+  return plt.subplots(figsize=(6, 4))
+
+
+def _save(fig, ax, path: str, xlabel: str, ylabel: str) -> None:
+  import matplotlib.pyplot as plt
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
@@ -63,8 +128,9 @@ def plot_curves(runs: dict[str, str], path: str, key: str = "bits_per_token") ->
 
 
 def write_report(runs: dict[str, str], results: dict[str, dict], path: str,
-                 intro: str = "") -> None:
-  """A Markdown report: a table of held-out figures and the learning curves."""
+                 intro: str = "", samples: dict[str, list[dict]] | None = None) -> None:
+  """A Markdown report: held-out figures, learning curves and, when given,
+  sample quality per temperature with the coherence-diversity frontier."""
   lines = ["# aoarm report", "", intro, "",
            "| model | held-out bits/char (bound) | ± s.e. | left-to-right bits/char "
            "| train tokens/s | steps |",
@@ -78,5 +144,21 @@ def write_report(runs: dict[str, str], results: dict[str, dict], path: str,
   curves = os.path.join(os.path.dirname(path), "curves.png")
   plot_curves(runs, curves)
   lines += ["", f"![learning curves]({os.path.basename(curves)})", ""]
+  if samples:
+    lines += ["## Samples", "",
+              "| model | temperature | coherence | unique words | unique 4-grams "
+              "| 4-gram repetition | ms per sample |", "|---|---|---|---|---|---|---|"]
+    for name, rows in samples.items():
+      for r in rows:
+        lines.append(f"| {name} | {r['temperature']:g} | {r['coherence']:.3f} | "
+                     f"{r['unique_words']:.0f} | {r['unique_4grams']:.0f} | "
+                     f"{r['repetition_4']:.3f} | {1000 * r['seconds_per_sample']:.1f} |")
+    frontier = os.path.join(os.path.dirname(path), "frontier.png")
+    plot_frontier(samples, frontier)
+    lines += ["", f"![coherence against diversity]({os.path.basename(frontier)})", ""]
+    for name, workdir in runs.items():
+      with open(os.path.join(workdir, "samples.txt")) as f:
+        excerpt = f.read().split("\n\n")[-1].strip().splitlines()[:4]
+      lines += [f"{name}, {excerpt[0].strip('= ')}:", "", "```", *excerpt[1:], "```", ""]
   with open(path, "w") as f:
     f.write("\n".join(lines))

@@ -82,12 +82,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
   window_start, window_steps = time.time(), 0
   logged: dict = {}
 
-  def run_eval(step: int) -> dict:
-    params = state.ema_params if state.ema_params is not None else state.params
-    result = evaluate.evaluate(exp, params, eval_source, eval_rng)
-    return {f"eval/{k}": v for k, v in result.items()}
-
-  def report(step: int, device_metrics: dict) -> None:
+  def report(step: int, device_metrics: dict, held_out: dict | None = None) -> None:
+    """Checks, logs and writes the metrics of `step` (and its evaluation)."""
     nonlocal window_start, window_steps, logged
     host = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
     bad = [k for k in ("loss", "grad_norm") if not np.isfinite(host[k])]
@@ -98,40 +94,49 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
           f"{bad[0]} is {host[bad[0]]} at step {step}; stopping: {where}. Lower "
           "optim.lr, raise optim.warmup_steps, or use float32.")
     window_steps += 1
-    if step % t.log_every == 0 or step == t.num_steps:
+    if step % t.log_every == 0 or step == t.num_steps or held_out:
       now = time.time()
       host["tokens_per_sec"] = window_steps * tokens_per_step / (now - window_start)
       window_start, window_steps = now, 0
-      if t.eval_every and step % t.eval_every == 0 or step == t.num_steps:
-        host.update(run_eval(step))
+      host.update(held_out or {})
       writer.write(step, host)
       if proc == 0:
         progress.print(step, {label: host[k] for k, label in _SHOWN.items() if k in host})
       logged = host
 
-  with _StopFlag() as stop:
-    step = start
-    while step < t.num_steps and stop.signal is None:
-      batch = pipeline.global_array(next(data), exp.batch_sharding)
-      state, step_metrics = exp.step(state, batch, step_rng)
+  def held_out() -> dict:
+    params = state.ema_params if state.ema_params is not None else state.params
+    result = evaluate.evaluate(exp, params, eval_source, eval_rng)
+    return {f"eval/{k}": v for k, v in result.items()}
+
+  try:
+    with _StopFlag() as stop:
+      step = start
+      while step < t.num_steps and stop.signal is None:
+        batch = pipeline.global_array(next(data), exp.batch_sharding)
+        state, step_metrics = exp.step(state, batch, step_rng)
+        if pending is not None:  # the previous step, done by now
+          report(*pending)
+        step += 1
+        pending = (step, step_metrics)
+        eval_due = (t.eval_every and step % t.eval_every == 0) or step == t.num_steps
+        save_due = config.ckpt.every_steps and step % config.ckpt.every_steps == 0
+        if eval_due or save_due:  # `state` is exactly this step's
+          report(*pending, held_out() if eval_due else None)
+          pending = None
+          if save_due:
+            ckpt.save(step, state, data, config)
+            last_good = step
       if pending is not None:
         report(*pending)
-      step += 1
-      pending = (step, step_metrics)
-      if config.ckpt.every_steps and step % config.ckpt.every_steps == 0:
-        report(*pending)
-        pending = None
+      if stop.signal is not None:
+        print(f"{stop.signal}: saving step {step} and stopping", flush=True)
+      if ckpt.latest_step() != step:
         ckpt.save(step, state, data, config)
-        last_good = step
-    if pending is not None:
-      report(*pending)
-    if stop.signal is not None:
-      print(f"{stop.signal}: saving step {step} and stopping", flush=True)
-    if ckpt.latest_step() != step:
-      ckpt.save(step, state, data, config)
-  ckpt.wait()
-  ckpt.close()
-  writer.close()
+  finally:
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
   return logged
 
 

@@ -18,7 +18,7 @@ def get_config(arg: str | None = None):
   config_lib.set_size(config, args["size"])
   config.data.source = "shakespeare"
   config.data.seq_len = args["seq_len"]
-  config.train.order = "l2r" if args["arch"] == "ar" else "random"
+  config.train.order = config.sample.order = "l2r" if args["arch"] == "ar" else "random"
   config.train.num_steps = 2000
   config.train.batch_size = 32
   config.optim.lr = 2e-3

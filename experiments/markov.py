@@ -21,7 +21,7 @@ def get_config(arg: str | None = None):
   config.data.seq_len = args["seq_len"]
   config.data.markov.num_hidden = args["hidden"]
   config.data.markov.seed = args["seed"]
-  config.train.order = "l2r" if args["arch"] == "ar" else "random"
+  config.train.order = config.sample.order = "l2r" if args["arch"] == "ar" else "random"
   config.train.num_steps = 3_000
   config.train.batch_size = 32
   config.train.eval_every = 1_000

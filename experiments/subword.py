@@ -24,7 +24,7 @@ def get_config(arg: str | None = None):
   config.data.tokenizer = "sentencepiece"
   config.data.vocab_size = args["vocab"]
   config.data.seq_len = args["seq_len"]
-  config.train.order = "l2r" if args["arch"] == "ar" else "random"
+  config.train.order = config.sample.order = "l2r" if args["arch"] == "ar" else "random"
   config.train.batch_size = 128
   config.train.num_steps = 100_000
   config.train.eval_every = 5_000

@@ -23,7 +23,7 @@ def get_config(arg: str | None = None):
   config.data.source = "text8"
   config.data.path = args["path"]
   config.data.seq_len = args["seq_len"]
-  config.train.order = "l2r" if args["arch"] == "ar" else "random"
+  config.train.order = config.sample.order = "l2r" if args["arch"] == "ar" else "random"
   config.train.batch_size = 64 if long else 256
   config.train.num_steps = 200_000
   config.train.log_every = 100

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 from aoarm import config as config_lib
-from aoarm import experiment, models
+from aoarm import models
 
 EXPERIMENTS = sorted(glob.glob("experiments/*.py"))
 

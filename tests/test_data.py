@@ -1,7 +1,5 @@
 """Data: sources, tokenizers, the TFDS builder, per-process batches."""
 
-import gzip
-import os
 import zipfile
 
 import jax
@@ -9,7 +7,7 @@ import numpy as np
 import pytest
 
 from aoarm import config as config_lib
-from aoarm.data import builder, pipeline, sources
+from aoarm.data import pipeline, sources
 from aoarm.data.markov import MarkovSource
 from aoarm.data.text import CharTokenizer, SentencePieceTokenizer, normalize_text8
 

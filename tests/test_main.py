@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from aoarm import metrics
 
@@ -56,7 +55,7 @@ def test_ctrl_c_saves_and_resumes(tmp_path):
   out = subprocess.run(cli(run, tmp_path / "data", f"--config.train.num_steps={saved + 2}"),
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert f"resumed from" in out.stdout and f"step {saved + 2}/{saved + 2}" in out.stdout
+  assert "resumed from" in out.stdout and f"step {saved + 2}/{saved + 2}" in out.stdout
 
 
 def test_two_processes_on_loopback_then_restore_on_one(tmp_path):

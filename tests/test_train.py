@@ -5,12 +5,10 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from aoarm import checkpoint, experiment, metrics, sharding, train
-from aoarm.data import pipeline
 from helpers import tiny_config
 
 

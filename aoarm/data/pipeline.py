@@ -37,7 +37,8 @@ def markov_source(d: ml_collections.ConfigDict) -> MarkovSource:
                       num_hidden=mk.num_hidden, seed=mk.seed)
 
 
-def _source_text(d: ml_collections.ConfigDict) -> dict[str, str]:
+def source_text(d: ml_collections.ConfigDict) -> dict[str, str]:
+  """{split: text} of a text source (normalised for the char tokenizer)."""
   if d.source == "shakespeare":
     return sources.shakespeare()
   if d.source == "text8":
@@ -62,7 +63,7 @@ def tokenizer(d: ml_collections.ConfigDict):
   path = _spm_path(d)
   if not os.path.exists(path):
     # Enough text for a good vocabulary, bounded in time.
-    SentencePieceTokenizer.train(_source_text(d)["train"][:20_000_000], path,
+    SentencePieceTokenizer.train(source_text(d)["train"][:20_000_000], path,
                                  d.vocab_size)
   spm = SentencePieceTokenizer(path)
   if spm.vocab_size != d.vocab_size:
@@ -90,7 +91,7 @@ def dataset_config(d: ml_collections.ConfigDict) -> builder.TokenChunksConfig:
 
     def load():
       tok = tokenizer(d)
-      return {split: tok.encode(text) for split, text in _source_text(d).items()}
+      return {split: tok.encode(text) for split, text in source_text(d).items()}
   return builder.TokenChunksConfig(name=f"{name}_L{d.seq_len}".replace(".", "p"),
                                    seq_len=d.seq_len, load=load)
 

@@ -254,6 +254,10 @@ class MaskedDiffusion(nn.Module):
 
   def __call__(self, tokens_BxL: jax.Array, order_BxL: jax.Array) -> jax.Array:
     check_inputs(self.cfg, tokens_BxL, order_BxL)
+    if self.is_initializing():
+      # The parameters are those of one denoising pass: skip the B * L passes
+      # (at L = 1024 they would not fit in memory).
+      return self.denoise(jnp.full_like(tokens_BxL, self.mask_id))
     b, length = tokens_BxL.shape
     # rank[b, p] = the step at which position p is revealed.
     rank_BxL = jnp.argsort(order_BxL, axis=1)

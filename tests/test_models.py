@@ -244,3 +244,21 @@ def test_sizes_table():
   assert (cfg.num_layers, cfg.d_model, cfg.num_heads) == (8, 256, 8)
   with pytest.raises(ValueError, match="unknown model size"):
     models.ModelConfig.from_size("huge", arch="ar", vocab_size=2, max_len=2)
+
+
+def test_mdm_init_runs_one_denoising_pass_not_one_per_step():
+  """init skips the B * L passes of the exact contract (eagerly, at L = 1024,
+  they would not fit in memory); apply still runs them."""
+  cfg, model, variables, tokens, order = setup("mdm")
+  batches = []
+
+  def spy(next_fun, args, kwargs, context):
+    if context.method_name == "denoise":
+      batches.append(args[0].shape[0])
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(spy):
+    model.init(jax.random.key(0), tokens, order)
+    assert batches == [tokens.shape[0]]
+    model.apply(variables, tokens, order)
+  assert batches[1] == tokens.shape[0] * tokens.shape[1]

@@ -50,19 +50,18 @@ def make_optimizer(o: ml_collections.ConfigDict, num_steps: int
   return tx, schedule
 
 
-def loss_fn(params: Any, model: nn.Module, tokens_BxL: jax.Array,
-            weights_BxL: jax.Array | None, rng: jax.Array,
+def loss_fn(params: Any, model: nn.Module, tokens_BxL: jax.Array, rng: jax.Array,
             t: ml_collections.ConfigDict) -> tuple[jax.Array, dict]:
   """The arch's objective: AO-ARM NLL over sampled orders, or the MDM ELBO."""
   if model.cfg.arch == "mdm":
     noisy_BxL, masked_BxL, rates_B = objective.mdm_corrupt(
         rng, tokens_BxL, model.mask_id, t.mdm_min_rate)
     logits = model.apply({"params": params}, noisy_BxL, method=model.denoise)
-    return objective.mdm_loss(logits, tokens_BxL, masked_BxL, rates_B, weights_BxL)
+    return objective.mdm_loss(logits, tokens_BxL, masked_BxL, rates_B)
   b, length = tokens_BxL.shape
   order_BxL = objective.sample_orders(rng, b, length, t.order, t.l2r_fraction)
   logits = model.apply({"params": params}, tokens_BxL, order_BxL)
-  return objective.aoarm_loss(logits, tokens_BxL, order_BxL, weights_BxL)
+  return objective.aoarm_loss(logits, tokens_BxL, order_BxL)
 
 
 def train_step(state: TrainState, tokens_BxL: jax.Array, rng: jax.Array, *,
@@ -72,7 +71,7 @@ def train_step(state: TrainState, tokens_BxL: jax.Array, rng: jax.Array, *,
   """One optimiser step; the step's randomness depends on (rng, step) only."""
   step_rng = jax.random.fold_in(rng, state.step)
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  (_, aux), grads = grad_fn(state.params, model, tokens_BxL, None, step_rng, config.train)
+  (_, aux), grads = grad_fn(state.params, model, tokens_BxL, step_rng, config.train)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   ema = state.ema_params
@@ -91,10 +90,6 @@ class Experiment:
   config: ml_collections.ConfigDict
   mesh: jax.sharding.Mesh
   model: nn.Module
-  tx: optax.GradientTransformation
-  schedule: optax.Schedule
-  rules: Any
-  state_shardings: Any
   abstract_state: Any  # ShapeDtypeStructs of the state, with its shardings
   init: Callable[[jax.Array], TrainState]
   step: Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, dict]]
@@ -142,8 +137,7 @@ def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Experim
       in_shardings=(state_shardings, sharding.batch_sharding(mesh), repl),
       out_shardings=(state_shardings, repl), donate_argnums=(0,)))
   eval_step = in_context(evaluate.make_eval_step(model, config, mesh))
-  return Experiment(config, mesh, model, tx, schedule, rules, state_shardings,
-                    abstract_state, init, step, eval_step)
+  return Experiment(config, mesh, model, abstract_state, init, step, eval_step)
 
 
 def mesh_from_config(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
